@@ -50,6 +50,7 @@ def hypercorn_config() -> Config:
     config.errorlog = logging.getLogger("hypercorn.error")
     config.keep_alive_timeout = 75
     config.graceful_timeout = 5
+    config.include_server_header = False
     config.h2_max_inbound_frame_size = 2**14
     return config
 

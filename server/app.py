@@ -39,11 +39,20 @@ def create_app(settings: Settings, store: Database) -> QuartTrio:
     return app
 
 
-def _register_optional(app: QuartTrio, settings: Settings, store: Database) -> None:
-    # Protocol packages register themselves through a `register(app, settings, store)`.
-    from . import storage, tokenserver
+# Each protocol package exposes `register(app, settings, store)`.
+PROTOCOLS = ("storage", "tokenserver", "accounts", "oauth", "profile", "discovery", "web")
 
-    for module in (storage, tokenserver):
+
+def _register_optional(app: QuartTrio, settings: Settings, store: Database) -> None:
+    import importlib
+
+    for name in PROTOCOLS:
+        try:
+            module = importlib.import_module(f"{__package__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.{name}":
+                raise
+            continue
         register = getattr(module, "register", None)
         if register is not None:
             register(app, settings, store)

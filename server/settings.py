@@ -49,6 +49,8 @@ class Settings:
     # DIVERGENCE: syncstorage-rs ships with quota off; a household server enforces it.
     enforce_quota: bool = True
     allow_new_users: bool = True
+    # Accounts normally come from `foxden user add`; the admin may open sign-up.
+    signup_open: bool = False
     version: str = VERSION
 
     @cached_property

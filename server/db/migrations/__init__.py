@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from importlib import resources
 
+import sqlcipher3
+
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -47,6 +49,20 @@ def apply(conn) -> int:  # type: ignore[no-untyped-def]
 
 
 def _statements(sql: str) -> list[str]:
-    # executescript() would COMMIT on its own; split instead (no ';' inside our literals).
-    body = "\n".join(line for line in sql.splitlines() if not line.strip().startswith("--"))
-    return [s.strip() for s in body.split(";") if s.strip()]
+    # executescript() would COMMIT on its own; split with SQLite's own tokenizer instead,
+    # so semicolons inside comments, literals and trigger bodies are handled.
+    out: list[str] = []
+    buf = ""
+    for line in sql.splitlines(keepends=True):
+        buf += line
+        if sqlcipher3.complete_statement(buf):
+            if buf.strip().rstrip(";").strip() and not _only_comments(buf):
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip() and not _only_comments(buf):
+        out.append(buf.strip())
+    return out
+
+
+def _only_comments(text: str) -> bool:
+    return all(not ln.strip() or ln.strip().startswith("--") for ln in text.splitlines())
