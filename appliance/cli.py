@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-
-import trio
 
 from . import service
 from .config import Config, ConfigError
 from .paths import Paths
-from .runtime import StartupError, build
+from .runtime import StartupError
 
 log = logging.getLogger("foxden")
 
@@ -25,8 +22,11 @@ def _parser() -> argparse.ArgumentParser:
                    choices=["debug", "info", "warning", "error"])
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="run the server")
-    s.add_argument("--listen", help="HOST:PORT to listen on (default 127.0.0.1:8000)")
-    s.add_argument("--public-url", help="the origin clients use, e.g. http://localhost:8000")
+    s.add_argument("--listen", help="HOST:PORT for HTTPS (default: 443 if allowed, else 8443)")
+    s.add_argument("--public-url", help="the one origin every client uses "
+                   "(default https://<hostname>.local[:port])")
+    s.add_argument("--tls", choices=["on", "off"],
+                   help="off: plain HTTP, accepted only on a loopback --listen address")
     return p
 
 
@@ -46,36 +46,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from . import serve
+
     paths = Paths.resolve(args.data_dir, args.config_dir)
     config = Config.load(paths.config_file)
-    host, port = service.parse_listen(args.listen or config.listen)
-    sock = service.bind(host, port)
-    port = sock.getsockname()[1]
-    shown_host = "localhost" if host in ("0.0.0.0", "::", "127.0.0.1") else host  # noqa: S104
-    public_url = args.public_url or config.public_url or f"http://{shown_host}:{port}"
-    runtime = build(paths, config, public_url)
-
-    from server.app import create_app
-
-    app = create_app(runtime.settings, runtime.db)
-    try:
-        trio.run(_run, app, sock, runtime.settings.public_url)
-    finally:
-        runtime.db.close()
-    return 0
-
-
-async def _run(app: object, sock: object, public_url: str) -> None:
-    async def shutdown_on_signal() -> None:
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async for _ in signals:
-                log.info("shutting down")
-                return
-
-    async with trio.open_nursery() as nursery:
-        await nursery.start(
-            lambda task_status: service.serve_http(  # type: ignore[misc]
-                app, [sock], shutdown_trigger=shutdown_on_signal, task_status=task_status
-            )
-        )
-        print(f"Foxden is running at {public_url}", flush=True)
+    return serve.serve(paths, config, listen=args.listen, public_url=args.public_url,
+                       tls_mode=args.tls)

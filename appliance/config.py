@@ -14,10 +14,24 @@ class ConfigError(Exception):
 
 @dataclass
 class Config:
-    listen: str = "127.0.0.1:8000"
-    public_url: str | None = None
+    """Every option; docs/configuration.md describes each one."""
+
+    # HTTPS listener; empty = 0.0.0.0 on 443 if bindable, else 8443 (127.0.0.1:8000 with
+    # tls = "off").
+    listen: str = ""
+    # Plain-HTTP hand-off listener (CA download + redirect); empty = 80 if bindable, else 8080.
+    # "off" disables it.
+    http_listen: str = ""
+    tls: str = "on"                       # "on" or "off" (off: loopback only)
+    public_name: str = ""                 # host name clients use; default <hostname>.local
+    public_url: str | None = None         # overrides the derived origin entirely
+    cert_file: str = ""                   # your own certificate chain (PEM) for public_name
+    key_file: str = ""                    # and its key
+    mdns: bool = True
+    allow_public_clients: bool = False    # the LAN-only guard
     sync_master_secret: str | None = None
     allow_new_users: bool = True
+    signup_open: bool = False
     token_duration: int = 3600
 
     @classmethod
@@ -54,3 +68,7 @@ class Config:
             if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
                 raise ConfigError(f"{where}: {key} must be a {kind.__name__}")
             setattr(self, key, value)
+        if self.tls not in ("on", "off"):
+            raise ConfigError(f"{where}: tls must be \"on\" or \"off\"")
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ConfigError(f"{where}: cert_file and key_file go together")

@@ -52,6 +52,18 @@ class Paths:
     def metrics_hash_secret(self) -> Path:
         return self.data_dir / "keys" / "metrics-hash-secret"
 
+    @property
+    def tls_dir(self) -> Path:
+        return self.data_dir / "tls"
+
+    @property
+    def admin_token(self) -> Path:
+        return self.config_dir / "admin-token"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
     def ensure(self) -> None:
         for d in (self.data_dir, self.config_dir):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)

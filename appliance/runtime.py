@@ -24,6 +24,7 @@ class Runtime:
     paths: Paths
     settings: Settings
     db: Database
+    config: Config
 
 
 def key_id_for(pem: bytes) -> str:
@@ -62,8 +63,9 @@ def build(paths: Paths, config: Config, public_url: str) -> Runtime:
             metrics_hash_secret=keys.text_secret(paths.metrics_hash_secret),
             token_duration=config.token_duration,
             allow_new_users=config.allow_new_users,
+            signup_open=config.signup_open,
         )
         settings.public_port  # noqa: B018 - validates the URL now, not on first request
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    return Runtime(paths, settings, open_database(paths))
+    return Runtime(paths, settings, open_database(paths), config)

@@ -45,7 +45,7 @@ def test_serve_heartbeat_and_sigterm(tmp_path: Path) -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     proc = _start(tmp_path, "--listen", f"127.0.0.1:{port}", "--public-url", url,
-                  env={"FOXDEN_SYNC_MASTER_SECRET": "s3cret"})
+                  "--tls", "off", env={"FOXDEN_SYNC_MASTER_SECRET": "s3cret"})
     try:
         _wait_ready(url, proc)
         assert httpx.get(f"{url}/__heartbeat__").json()["database"] == "Ok"
@@ -68,7 +68,7 @@ def test_port_in_use_is_one_clear_message(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        proc = _start(tmp_path, "--listen", f"127.0.0.1:{port}")
+        proc = _start(tmp_path, "--listen", f"127.0.0.1:{port}", "--tls", "off")
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "cannot listen on" in err and "Traceback" not in err
@@ -83,18 +83,18 @@ def test_bad_listen_value(tmp_path: Path) -> None:
 def test_missing_key_refuses_to_start(tmp_path: Path) -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = _start(tmp_path, "--listen", f"127.0.0.1:{port}")
+    proc = _start(tmp_path, "--listen", f"127.0.0.1:{port}", "--tls", "off")
     try:
         _wait_ready(url, proc)
     finally:
         proc.terminate()
         proc.communicate(timeout=15)
     (tmp_path / "data.config" / "db.key").unlink()
-    proc = _start(tmp_path, "--listen", f"127.0.0.1:{port}")
+    proc = _start(tmp_path, "--listen", f"127.0.0.1:{port}", "--tls", "off")
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2 and "database key" in err and "Traceback" not in err
     # And a wrong key: a different, valid-looking key.
     (tmp_path / "data.config" / "db.key").write_text("00" * 32)
-    proc = _start(tmp_path, "--listen", f"127.0.0.1:{port}")
+    proc = _start(tmp_path, "--listen", f"127.0.0.1:{port}", "--tls", "off")
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2 and "does not open with the key" in err
