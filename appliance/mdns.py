@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from zeroconf import (
+    InterfaceChoice,
     IPVersion,
     NonUniqueNameException,
     ServiceBrowser,
@@ -61,14 +62,20 @@ class Announcement:
 class Advertiser:
     """Owns the process's single Zeroconf instance."""
 
-    def __init__(self, zc: Zeroconf | None = None) -> None:
+    def __init__(self, zc: Zeroconf | None = None,
+                 interfaces: list[str] | None = None) -> None:
         self._zc = zc
+        self._interfaces = interfaces
         self._info: ServiceInfo | None = None
 
     @property
     def zeroconf(self) -> Zeroconf:
         if self._zc is None:
-            self._zc = Zeroconf(ip_version=IPVersion.All)
+            # Bind only the LAN addresses we serve on: never loopback, never an interface
+            # the certificate does not cover.  IPv4: every home router and phone speaks it,
+            # and IPv6 link-local scopes trip zeroconf on some systems.
+            self._zc = Zeroconf(interfaces=self._interfaces or InterfaceChoice.All,
+                                ip_version=IPVersion.V4Only)
         return self._zc
 
     @property
@@ -122,7 +129,7 @@ class Found:
 def discover(timeout: float = 3.0, zc: Zeroconf | None = None) -> list[Found]:
     """Browse for Foxden servers for ``timeout`` seconds (for `foxden doctor` and tests)."""
     own = zc is None
-    zc = zc or Zeroconf(ip_version=IPVersion.All)
+    zc = zc or Zeroconf(ip_version=IPVersion.V4Only)
     names: list[str] = []
 
     class _Listener(ServiceListener):

@@ -54,10 +54,14 @@ class Plan:
     ips: set[IPAddress] = field(default_factory=set)
     mdns: bool = False
     own_cert: tuple[str, str] | None = None
+    port: int = 0
+    handoff_port: int = 0
 
-    @property
-    def port(self) -> int:
-        return int(self.main.getsockname()[1])
+    def __post_init__(self) -> None:
+        # Read now: Hypercorn closes the sockets on shutdown.
+        self.port = int(self.main.getsockname()[1])
+        if self.handoff is not None:
+            self.handoff_port = int(self.handoff.getsockname()[1])
 
 
 def _is_loopback(host: str) -> bool:
@@ -191,7 +195,8 @@ async def run(runtime: Runtime, plan: Plan, *, stop: trio.Event,
             # HTTP answers now; only then tell the LAN about it.
             announcement = None
             if plan.mdns:
-                advertiser = mdns.Advertiser()
+                advertiser = mdns.Advertiser(interfaces=[
+                    str(a) for a in plan.ips if a.version == 4 and not a.is_loopback])
                 announcement = mdns.Announcement(
                     instance=f"Foxden on {plan.label}", host_label=plan.label,
                     port=plan.port, addresses=tuple(a for a in sorted(
@@ -213,7 +218,7 @@ async def run(runtime: Runtime, plan: Plan, *, stop: trio.Event,
 def _handoff_url(plan: Plan) -> str:
     if plan.handoff is None:
         return ""
-    port = plan.handoff.getsockname()[1]
+    port = plan.handoff_port
     host = plan.public_url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
     return f"http://{host}" + ("" if port == 80 else f":{port}") + "/"
 
