@@ -7,7 +7,9 @@ import logging
 import sys
 
 from . import service
+from .backup import BackupError
 from .config import Config, ConfigError
+from .lock import LockedError
 from .paths import Paths
 from .runtime import StartupError
 
@@ -37,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
-    except (ConfigError, StartupError, service.ListenError) as exc:
+    except (ConfigError, StartupError, service.ListenError, LockedError, BackupError) as exc:
         print(f"foxden: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

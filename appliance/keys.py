@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+log = logging.getLogger("foxden.keys")
 
 
 class KeyError_(Exception):
@@ -38,8 +41,47 @@ def load_or_create(path: Path, make: callable) -> bytes:  # type: ignore[valid-t
     return data
 
 
+KEYRING_SERVICE = "foxden"
+
+
+def _keyring():  # type: ignore[no-untyped-def]
+    """The OS keyring if there is a real one (not the fail/null backends), else None."""
+    if os.environ.get("FOXDEN_KEYRING", "on").lower() in ("off", "0", "false", "no"):
+        return None
+    try:
+        import keyring
+        from keyring.backends import fail
+
+        backend = keyring.get_keyring()
+        if isinstance(backend, fail.Keyring) or backend.priority <= 0:
+            return None
+        return keyring
+    except Exception:  # noqa: BLE001 - any keyring trouble means "use the file"
+        return None
+
+
+def _keyring_user(path: Path) -> str:
+    return f"db-key:{path.resolve()}"
+
+
 def db_key(path: Path, *, create: bool) -> bytes:
-    """The raw 256-bit SQLCipher key, stored as hex text."""
+    """The raw 256-bit SQLCipher key: from the OS keyring when there is one, else from a
+    0600 hex file in the config dir (never beside the database)."""
+    ring = _keyring()
+    if ring is not None and not path.exists():
+        try:
+            stored = ring.get_password(KEYRING_SERVICE, _keyring_user(path))
+        except Exception:  # noqa: BLE001
+            stored = None
+        if stored:
+            return _parse_key(stored, f"the keyring entry for {path}")
+        if create:
+            text = secrets.token_hex(32)
+            try:
+                ring.set_password(KEYRING_SERVICE, _keyring_user(path), text)
+                return bytes.fromhex(text)
+            except Exception:  # noqa: BLE001 - fall back to the file
+                log.info("the OS keyring refused the database key; using a key file")
     if not path.exists():
         if not create:
             raise KeyError_(
@@ -47,14 +89,26 @@ def db_key(path: Path, *, create: bool) -> bytes:
                 "(without it the database cannot be opened)"
             )
         write_secret_file(path, secrets.token_hex(32).encode() + b"\n")
-    text = path.read_text().strip()
+    return _parse_key(path.read_text(), str(path))
+
+
+def _parse_key(text: str, where: str) -> bytes:
     try:
-        key = bytes.fromhex(text)
+        key = bytes.fromhex(text.strip())
     except ValueError as exc:
-        raise KeyError_(f"the database key {path} is not 64 hex digits") from exc
+        raise KeyError_(f"the database key {where} is not 64 hex digits") from exc
     if len(key) != 32:
-        raise KeyError_(f"the database key {path} is not 64 hex digits")
+        raise KeyError_(f"the database key {where} is not 64 hex digits")
     return key
+
+
+def store_db_key(path: Path, key: bytes) -> None:
+    """Replace the stored key (rekey): the keyring entry if that is where it lives."""
+    ring = _keyring()
+    if ring is not None and not path.exists():
+        ring.set_password(KEYRING_SERVICE, _keyring_user(path), key.hex())
+        return
+    write_secret_file(path, key.hex().encode() + b"\n")
 
 
 def oauth_signing_key(path: Path) -> bytes:

@@ -36,6 +36,9 @@ def key_id_for(pem: bytes) -> str:
 
 
 def open_database(paths: Paths) -> Database:
+    from .rekey import recover
+
+    recover(paths)
     first_run = not paths.database.exists()
     try:
         key = keys.db_key(paths.db_key, create=first_run)

@@ -28,6 +28,7 @@ from . import jobs, mdns, tls
 from .config import Config, ConfigError
 from .handoff import HandoffApp
 from .languard import LanGuard
+from .lock import DataDirLock
 from .paths import Paths
 from .runtime import Runtime, build
 from .service import ListenError, bind, hypercorn_config, parse_listen
@@ -244,12 +245,14 @@ class _Started:
 
 def serve(args_paths: Paths, config: Config, *, listen: str | None, public_url: str | None,
           tls_mode: str | None) -> int:
-    plan = make_plan(config, listen, public_url, tls_mode)
-    runtime = build(args_paths, config, plan.public_url)
-    try:
-        trio.run(_main, runtime, plan)
-    finally:
-        runtime.db.close()
+    args_paths.ensure()
+    with DataDirLock(args_paths.data_dir):
+        plan = make_plan(config, listen, public_url, tls_mode)
+        runtime = build(args_paths, config, plan.public_url)
+        try:
+            trio.run(_main, runtime, plan)
+        finally:
+            runtime.db.close()
     return 0
 
 

@@ -43,6 +43,8 @@ def connect(path: str | Path, key: bytes, *, readonly: bool = False) -> Connecti
         str(path), isolation_level=None, check_same_thread=False, timeout=30.0
     )
     try:
+        # A wrong key is reported by us, once, clearly; not as SQLCipher's stderr lines.
+        conn.execute("PRAGMA cipher_log_level = NONE")
         conn.execute(_key_pragma(key))
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlcipher3.DatabaseError as exc:
