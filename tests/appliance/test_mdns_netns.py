@@ -29,7 +29,8 @@ ctx = ssl.create_default_context(cafile=sys.argv[2])
 host = f.server.rstrip(".")
 with socket.create_connection((f.addresses[0], f.port), timeout=5) as raw:
     with ctx.wrap_socket(raw, server_hostname=host) as s:
-        s.sendall(f"GET /__heartbeat__ HTTP/1.1\r\nHost: {host}:{f.port}\r\nConnection: close\r\n\r\n".encode())
+        req = f"GET /__heartbeat__ HTTP/1.1\r\nHost: {host}:{f.port}\r\n"
+        s.sendall((req + "Connection: close\r\n\r\n").encode())
         data = b""
         while chunk := s.recv(65536):
             data += chunk
