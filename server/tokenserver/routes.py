@@ -79,7 +79,7 @@ def _authenticate(verifier: jwt_tokens.Verifier, settings: Settings, application
                                     settings.token_duration)
     auth = rules.AuthData(
         fxa_uid=access.sub,
-        email=rules.email_for(access.sub, settings.public_host),
+        email=rules.email_for(access.sub, rules.FXA_EMAIL_DOMAIN),
         generation=access.generation,
         keys_changed_at=key_id.keys_changed_at,
         client_state=key_id.client_state,

@@ -172,6 +172,11 @@ def parse_duration(query_string: str, default: int) -> int:
     return default
 
 
+# DIVERGENCE: Mozilla uses its auth server's host; ours is fixed so that renaming the PC or
+# moving to a new public URL never orphans anyone's Sync data under a new record.
+FXA_EMAIL_DOMAIN = "accounts.foxden.invalid"
+
+
 def email_for(fxa_uid: str, domain: str) -> str:
     return f"{fxa_uid}@{domain}"
 

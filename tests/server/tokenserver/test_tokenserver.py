@@ -89,7 +89,7 @@ def assert_error(r: httpx.Response, code: int, body: dict[str, Any]) -> None:
 
 
 def email(server: LiveServer, sub: str = FXA_UID) -> str:
-    return f"{sub}@{server.settings.public_host}"
+    return f"{sub}@{rules.FXA_EMAIL_DOMAIN}"
 
 
 _clock = iter(range(1_000, 10**9, 10))
