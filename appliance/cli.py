@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from . import service
+from . import logs, service
 from .backup import BackupError
 from .config import Config, ConfigError
 from .lock import LockedError
@@ -34,8 +34,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup(args.log_level)
     try:
         if args.command == "serve":
             return _serve(args)
@@ -52,5 +51,6 @@ def _serve(args: argparse.Namespace) -> int:
 
     paths = Paths.resolve(args.data_dir, args.config_dir)
     config = Config.load(paths.config_file)
+    logs.setup(args.log_level, paths.log_dir)
     return serve.serve(paths, config, listen=args.listen, public_url=args.public_url,
                        tls_mode=args.tls)

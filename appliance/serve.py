@@ -29,6 +29,7 @@ from .config import Config, ConfigError
 from .handoff import HandoffApp
 from .languard import LanGuard
 from .lock import DataDirLock
+from .logs import TraceMiddleware
 from .paths import Paths
 from .runtime import Runtime, build
 from .service import ListenError, bind, hypercorn_config, parse_listen
@@ -168,7 +169,7 @@ async def run(runtime: Runtime, plan: Plan, *, stop: trio.Event,
     from server.app import create_app
 
     config = runtime.config
-    app = LanGuard(create_app(runtime.settings, runtime.db),
+    app = LanGuard(TraceMiddleware(create_app(runtime.settings, runtime.db)),
                    allow_public=config.allow_public_clients)
     ca: tls.CertificateAuthority | None = None
     if plan.tls:
