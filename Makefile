@@ -17,6 +17,7 @@ run: $(STAMP)
 	$(VENV)/bin/foxden serve $(ARGS)
 
 test: $(STAMP)
+	@./.ci/system-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest
 
