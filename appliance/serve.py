@@ -146,7 +146,8 @@ def _hyper(cert: Path | None, key: Path | None) -> _LiveTLSConfig:
     base = hypercorn_config()
     cfg = _LiveTLSConfig()
     for attr in ("accesslog", "errorlog", "keep_alive_timeout", "graceful_timeout",
-                 "include_server_header"):
+                 "include_server_header", "websocket_max_message_size",
+                 "websocket_ping_interval"):
         setattr(cfg, attr, getattr(base, attr))
     if cert is not None:
         cfg.certfile = str(cert)

@@ -51,6 +51,9 @@ def hypercorn_config() -> Config:
     config.keep_alive_timeout = 75
     config.graceful_timeout = 5
     config.include_server_header = False
+    # The pairing relay caps frames at 32 KiB; do not buffer 16 MiB frames before it looks.
+    config.websocket_max_message_size = 64 * 1024
+    config.websocket_ping_interval = 20
     config.h2_max_inbound_frame_size = 2**14
     return config
 

@@ -40,7 +40,8 @@ def create_app(settings: Settings, store: Database) -> QuartTrio:
 
 
 # Each protocol package exposes `register(app, settings, store)`.
-PROTOCOLS = ("storage", "tokenserver", "accounts", "oauth", "profile", "discovery", "web")
+PROTOCOLS = ("storage", "tokenserver", "accounts", "oauth", "profile", "discovery", "pairing",
+             "web")
 
 
 def _register_optional(app: QuartTrio, settings: Settings, store: Database) -> None:
