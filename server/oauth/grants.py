@@ -246,7 +246,8 @@ def parse_token(data: dict[str, Any], family: Family) -> TokenRequest:
     default = GRANT_CODE if (family is Family.LEGACY or body.has("code")) else GRANT_CREDENTIALS
     grant_type = body.string("grant_type", max_len=128) or default
     if grant_type not in GRANTS:
-        # Includes RFC 8693 token-exchange: Foxden serves no service that needs it.
+        # DIVERGENCE: no RFC 8693 token-exchange grant (FxA has it for mobile Relay);
+        # Foxden serves no service that needs it.
         raise errors.invalid_grant_type()
     client = body.client()
     ttl = body.ttl()

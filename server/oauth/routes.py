@@ -15,7 +15,8 @@ OAuth-server routes on the same origin (PyFxA 0.9, ``oauth_server_base_url`` use
 ``/v1/token``, ``/v1/verify``, ``/v1/destroy``, ``/v1/introspect``, ``/v1/jwks``,
 ``/v1/client/<id>``.
 
-Access tokens are RS256 ``at+jwt`` JWTs (server/crypto/jwt_tokens.py) for every scope,
+Access tokens are RS256 ``at+jwt`` JWTs (server/crypto/jwt_tokens.py) for every scope
+(DIVERGENCE: FxA gives most clients opaque hex tokens and JWTs only to allow-listed ones),
 and each is also recorded by ``sha256(token)``, so ``/v1/verify``, ``/v1/destroy`` and the
 profile server see revocations; the tokenserver checks the signature and its audience
 (``<origin>/1.0/sync/1.5``, present when oldsync is granted).  Codes and refresh tokens are

@@ -95,7 +95,9 @@ def remember_used_code(conn: Connection, code_hash: str, uid: str, refresh_id: s
 
 def revoke_replayed_code(conn: Connection, code_hash: str, now_ms: int) -> bool:
     """A second use of an exchanged code: revoke what the first use minted (RFC 6749
-    §4.1.2).  Returns whether the code was one we had exchanged."""
+    §4.1.2).  Returns whether the code was one we had exchanged.
+
+    DIVERGENCE: FxA only answers 105 "Unknown code"; the RFC's SHOULD costs us one row."""
     r = conn.execute(
         "SELECT refresh_id, access_id FROM oauth_used_codes WHERE code_hash = ? "
         "AND expires_at > ?", (code_hash, now_ms)).fetchone()
