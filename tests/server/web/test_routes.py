@@ -68,7 +68,7 @@ async def test_signin_page_with_firefox_query(server: LiveServer) -> None:
         for element in ('id="email"', 'id="email-continue"', 'id="password"',
                         'id="password-submit"', 'id="screen-no-channel"'):
             assert element in r.text
-        # The same page for a HEAD and for an unknown extra parameter.
+        # The same page with extra parameters (email=, utm_*).
         r2 = await c.get("/?" + FIREFOX_QUERY + "&utm_source=x&email=a%40b.example")
         assert r2.status_code == 200 and r2.text == r.text
 
