@@ -24,7 +24,8 @@ CERT_CHECK_EVERY = 6 * 3600.0
 MDNS_CHECK_EVERY = 300.0
 
 # Modules of server/ that expose `purge_expired(conn, now_ms, limit) -> int`.
-PURGERS = ("server.storage.store", "server.accounts.tokens", "server.oauth.store")
+PURGERS = ("server.storage.store", "server.accounts.tokens", "server.accounts.commands",
+           "server.oauth.store")
 
 
 @dataclass

@@ -28,9 +28,8 @@ from ..crypto import hawk
 from ..crypto.fxatokens import BEARER_PREFIXES, TokenKind
 from ..crypto.noncecache import NonceCache
 from ..db.engine import Database
-from ..errors import FxaError
 from ..settings import Settings
-from . import tokens
+from . import errors, tokens
 from .devices import Owner
 from .tokens import TokenRow
 
@@ -133,7 +132,8 @@ async def authenticate_device_owner() -> Owner:
     if refresh is None:
         raise fxa_errors.invalid_token()
     if _OLDSYNC not in refresh.scope:
-        raise FxaError(400, 163, "Invalid scopes", scope=" ".join(refresh.scope))
+        # FxA's refreshToken scheme only serves Sync-connected tokens.
+        raise errors.invalid_scopes()
     now_ms = int(time.time() * 1000)
     if now_ms - refresh.last_used_at >= tokens.TOUCH_INTERVAL_MS:
         await store.write(lambda c: oauth_store.touch_refresh(c, token_id, now_ms))

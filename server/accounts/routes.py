@@ -95,7 +95,7 @@ async def account_login() -> Response:
     assert email is not None and auth_pw is not None
     common.check_address(c)
     account = await c.db.read(lambda conn: store.find_by_email(conn, email))
-    if account is None:
+    if account is None or account.disabled_at is not None:
         raise common.unknown_account(c, email)
     match = await common.verify_password(c, account, auth_pw, email)
     now, ua = c.now_ms(), user_agent()

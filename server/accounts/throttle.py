@@ -23,6 +23,9 @@ network a lockout of the owner.
 A success never clears the address counter (else logging in to one's own account between
 guesses would reset it); it clears that account's counter.  Memory is bounded: at most
 ``limit`` timestamps per key and ``max_keys`` keys, least recently failed dropped first.
+
+# DIVERGENCE: Mozilla's customs service blocks on its own rules and lets the owner through
+# with an emailed unblock code; there is no email here, so the right password is the way.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@
 * wrong type, bad hex, wrong length, bad email, out of range → 400 errno 107 with
   ``validation: {source, keys}``.
 
-Unknown fields are ignored: Firefox, the pages and PyFxA all send extras (metricsContext,
-reason, capabilities, …) and rejecting them would break real clients for nothing.
+# DIVERGENCE: unknown fields are ignored where Mozilla's joi schemas reject them: Firefox,
+# the pages and PyFxA all send extras (metricsContext, reason, capabilities, …), and a
+# field we do not read cannot hurt.
 """
 
 from __future__ import annotations

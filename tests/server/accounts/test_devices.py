@@ -55,7 +55,19 @@ async def test_register_is_an_upsert_per_session(srv: AccountsServer) -> None:
         assert update.json()["pushCallback"].startswith("https://")
         assert_fxa_error(await h.post("/v1/account/device", json={"id": "ab" * 16}), 400, 123)
     async with srv.hawk(b) as hb:
+        # The race on a session that has no device yet: still one device.
+        first_ids: list[str] = []
+
+        async def register_b() -> None:
+            r = await hb.post("/v1/account/device", json={"name": "b", "type": "mobile"})
+            first_ids.append(r.json()["id"])
+
+        async with trio.open_nursery() as n:
+            n.start_soon(register_b)
+            n.start_soon(register_b)
+        assert len(set(first_ids)) == 1
         other = (await hb.post("/v1/account/device", json={"name": "b", "type": "mobile"}))
+        assert other.json()["id"] == first_ids[0]
         # Claiming A's device while B already has its own is a conflict.
         assert_fxa_error(await hb.post("/v1/account/device", json={"id": dev["id"]}), 400, 124)
         listed = (await hb.get("/v1/account/devices")).json()
