@@ -26,6 +26,9 @@ PURGE_INTERVAL_SECONDS = 3600
 PURGE_FIRST_DELAY_SECONDS = 60
 CORS_MAX_AGE = "1728000"
 CORS_METHODS = "DELETE, GET, POST, PUT"
+# DIVERGENCE: RS's list lacks the X-If-* precondition headers a browser client would need.
+# Preflights are answered without vetting the requested method/headers; the browser
+# enforces the lists we return.
 CORS_HEADERS = ", ".join((
     "Authorization", "Content-Type", "User-Agent", "X-Last-Modified", "X-Weave-Timestamp",
     "X-Weave-Next-Offset", "X-Weave-Records", "X-Weave-Bytes", "X-Weave-Total-Records",

@@ -52,6 +52,7 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, str]]] = [
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"]
 
 # Firefox-iOS < 20 crashes on our headers; RS answers it 503 (web/middleware/rejectua.rs).
+# DIVERGENCE: checked on /1.5/ paths only (RS does it app-wide, tokenserver included).
 _OLD_IOS_UA = re.compile(r"Firefox-iOS-Sync/(?P<major>[0-9]+)\.[.0-9]+b.*\s\(.+;\siPhone\sOS"
                          r"\s.+\)\s\(.*\)")
 # Bodies larger than this are parsed in a worker thread, off the Trio loop.

@@ -309,7 +309,8 @@ def check_quota(conn: Connection, uid: int, before: int, now: int, limit: int,
 
     ``before`` is the usage (incl. extra) at the start of the write; writes that do not
     grow usage always pass. Returns the usage after the write.
-    DIVERGENCE: syncstorage-rs ships with quota off; a household server enforces it.
+    DIVERGENCE: syncstorage-rs ships with quota off (and, when on, refuses writes once
+    usage is already >= the limit); a household server enforces it on the result.
     """
     used = stored_bytes(conn, uid) + extra
     if used > limit and used > before:
