@@ -25,6 +25,8 @@ from hypercorn.trio.run import worker_serve
 from hypercorn.utils import wrap_app
 
 from . import jobs, mdns, tls
+from .admin import api as admin_api
+from .admin import auth as admin_auth
 from .config import Config, ConfigError
 from .handoff import HandoffApp
 from .languard import LanGuard
@@ -170,9 +172,13 @@ async def run(runtime: Runtime, plan: Plan, *, stop: trio.Event,
     from server.app import create_app
 
     config = runtime.config
-    app = LanGuard(TraceMiddleware(create_app(runtime.settings, runtime.db)),
-                   allow_public=config.allow_public_clients)
+    quart_app = create_app(runtime.settings, runtime.db)
+    admin_ctx = admin_api.AdminContext(
+        runtime=runtime, token=admin_auth.load_or_create_token(runtime.paths.admin_token))
+    admin_api.install(quart_app, admin_ctx)
+    app = LanGuard(TraceMiddleware(quart_app), allow_public=config.allow_public_clients)
     ca: tls.CertificateAuthority | None = None
+    cert: Path | None = None
     if plan.tls:
         if plan.own_cert:
             cert, key = Path(plan.own_cert[0]), Path(plan.own_cert[1])
@@ -208,6 +214,7 @@ async def run(runtime: Runtime, plan: Plan, *, stop: trio.Event,
                     ca_fingerprint=ca.fingerprint if ca else "",
                     handoff_url=_handoff_url(plan))
                 await trio.to_thread.run_sync(advertiser.register, announcement)
+            admin_ctx.status.update(_status(plan, ca, cert, advertiser))
             nursery.start_soon(jobs.run_all, jobs.JobContext(
                 runtime=runtime, plan=plan, hyper=hyper, ca=ca,
                 advertiser=advertiser, announcement=announcement), stop)
@@ -216,6 +223,24 @@ async def run(runtime: Runtime, plan: Plan, *, stop: trio.Event,
         if advertiser is not None:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(advertiser.close)
+
+
+def _status(plan: Plan, ca: tls.CertificateAuthority | None, cert: Path | None,
+            advertiser: mdns.Advertiser | None) -> dict[str, object]:
+    """What the admin API's /status reports about the listeners (fixed at start-up)."""
+    out: dict[str, object] = {"tls": plan.tls, "port": plan.port,
+                              "handoffUrl": _handoff_url(plan) or None,
+                              "mdns": advertiser.registered_name if advertiser else None}
+    if ca is not None:
+        out["caFingerprint"] = ca.fingerprint
+    if cert is not None and cert.exists():
+        from cryptography import x509
+
+        leaf = x509.load_pem_x509_certificate(cert.read_bytes())
+        dns, ips = tls.cert_names(leaf)
+        out["certificate"] = {"notAfter": leaf.not_valid_after_utc.isoformat(),
+                              "names": sorted(dns) + sorted(str(i) for i in ips)}
+    return out
 
 
 def _handoff_url(plan: Plan) -> str:

@@ -116,6 +116,14 @@ def set_password(conn: Connection, uid: str, record: PasswordRecord, now_ms: int
     )
 
 
+def reset_password(conn: Connection, uid: str, record: PasswordRecord, now_ms: int) -> None:
+    """An admin reset: a new password *and* a new kB (the old one cannot be recovered
+    without the old password), so keys_changed_at moves and Sync starts over."""
+    set_password(conn, uid, record, now_ms)
+    conn.execute("UPDATE accounts SET keys_changed_at = max(keys_changed_at + 1, ?) "
+                 "WHERE uid = ?", (now_ms, uid))
+
+
 def delete_row(conn: Connection, uid: str) -> None:
     """Only the row (tokens, devices, commands cascade); use deletion.delete_account."""
     conn.execute("DELETE FROM accounts WHERE uid = ?", (uid,))
