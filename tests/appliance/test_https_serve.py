@@ -101,8 +101,12 @@ def test_discovery_uses_public_url_and_heartbeat_over_https(https_server) -> Non
         r = c.get(f"https://localhost:{port}/__heartbeat__")
         assert r.status_code == 200
         r = c.get(f"https://localhost:{port}/.well-known/fxa-client-configuration")
-        if r.status_code == 200:
-            assert r.json()["auth_server_base_url"].startswith(expected)
+        assert r.status_code == 200
+        doc = r.json()
+        for key in ("auth_server_base_url", "oauth_server_base_url",
+                    "profile_server_base_url", "sync_tokenserver_base_url"):
+            assert doc[key] == expected, (key, doc)
+        assert doc["pairing_server_base_uri"] == f"wss://{label}.local:{port}"
 
 
 def test_handoff_page_serves_ca_and_redirects(https_server) -> None:  # type: ignore[no-untyped-def]
