@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import json
 import logging
+import os
 import re
 import signal
 import socket
@@ -293,12 +295,19 @@ async def _main(runtime: Runtime, plan: Plan) -> None:
                 stop.set()
                 return
 
+    run_file = runtime.paths.data_dir / "run.json"
     async with trio.open_nursery() as nursery:
         nursery.start_soon(on_signal)
         url = await nursery.start(functools.partial(run, runtime, plan, stop=stop))
+        # For `foxden status` and the tray: where this process answers its admin API.
+        run_file.write_text(json.dumps({"pid": os.getpid(), "port": plan.port,
+                                        "tls": plan.tls, "public_url": url}))
         how = "HTTPS" if plan.tls else "HTTP (loopback only)"
         print(f"Foxden is running at {url} ({how} on port {plan.port})", flush=True)
         if plan.handoff is not None:
             print(f"Devices that do not trust Foxden yet: {_handoff_url(plan)}", flush=True)
-        await stop.wait()
+        try:
+            await stop.wait()
+        finally:
+            run_file.unlink(missing_ok=True)
         nursery.cancel_scope.deadline = trio.current_time() + 10
