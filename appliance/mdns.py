@@ -82,8 +82,19 @@ class Advertiser:
     def registered_name(self) -> str | None:
         return self._info.name if self._info else None
 
-    def register(self, ann: Announcement) -> str:
+    def register(self, ann: Announcement, *, listen_first: float = 1.5) -> str:
         info = ann.service_info()
+        # zeroconf renames on conflict only from what its cache already holds, and a fresh
+        # instance's cache is empty: listen for existing Foxdens first, so a second one on
+        # the LAN becomes "Foxden on x (2)" instead of a silent duplicate.
+        if listen_first > 0:
+            browser = ServiceBrowser(self.zeroconf, SERVICE_TYPE, handlers=[_ignore])
+            try:
+                import time
+
+                time.sleep(listen_first)
+            finally:
+                browser.cancel()
         try:
             self.zeroconf.register_service(info, allow_name_change=True)
         except NonUniqueNameException:
@@ -115,6 +126,10 @@ class Advertiser:
             self._zc.close()
             self._zc = None
             self._info = None
+
+
+def _ignore(**_: object) -> None:
+    """ServiceBrowser needs a handler; the records land in the cache regardless."""
 
 
 @dataclass(frozen=True)

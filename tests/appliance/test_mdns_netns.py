@@ -87,3 +87,37 @@ def test_discovered_across_namespaces(pair: netns.NetPair, tmp_path: Path) -> No
             raise
     assert server.returncode == 0, err
     assert "Traceback" not in err
+
+
+CONFLICT = r"""
+import ipaddress, json, sys
+sys.path.insert(0, sys.argv[1])
+from appliance import mdns
+addr = ipaddress.ip_address(sys.argv[2])
+names = []
+ads = []
+for port in (8443, 9443):
+    ann = mdns.Announcement(instance="Foxden on twin", host_label="twin", port=port,
+                            addresses=(addr,), public_url=f"https://twin.local:{port}",
+                            version="t")
+    ad = mdns.Advertiser(interfaces=[str(addr)])
+    names.append(ad.register(ann))
+    ads.append(ad)
+found = sorted((f.name, f.port) for f in mdns.discover(timeout=3.0))
+for ad in ads:
+    ad.close()
+print(json.dumps({"names": names, "found": found}))
+"""
+
+
+def test_name_conflict_is_resolved(pair: netns.NetPair) -> None:
+    root = str(Path(__file__).resolve().parents[2])
+    proc = pair.run_in(pair.a, [sys.executable, "-c", CONFLICT, root, pair.addr_a],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    first, second = result["names"]
+    assert first == "Foxden on twin._foxden._tcp.local."
+    assert second and second != first  # renamed by probing, not an error
+    assert {p for _, p in result["found"]} == {8443, 9443}
