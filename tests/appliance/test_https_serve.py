@@ -122,3 +122,38 @@ def test_handoff_page_serves_ca_and_redirects(https_server) -> None:  # type: ig
         assert r.status_code == 301
         assert r.headers["location"].endswith(f":{port}/settings?x=1")
         assert r.headers["location"].startswith("https://")
+
+
+def test_own_certificate_for_a_real_domain(tmp_path: Path) -> None:
+    # A certificate the user brings (here from a throw-away CA standing in for a public one).
+    other = tls.ensure_ca(tmp_path / "their-ca", "x", extra_dns=("home.example",))
+    cert = tls.issue_server_cert(other, tmp_path / "theirs", {"foxden.home.example"}, set())
+    cfg = tmp_path / "data.config"
+    cfg.mkdir()
+    (cfg / "foxden.toml").write_text(
+        f'public_name = "foxden.home.example"\ncert_file = "{cert}"\nkey_file = "{cert}"\n'
+        'http_listen = "off"\n')
+    port = _free_port()
+    env = {**os.environ, "FOXDEN_MDNS": "false"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appliance", "--data-dir", str(tmp_path / "data"), "serve",
+         "--listen", f"127.0.0.1:{port}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=env)
+    try:
+        ctx = ssl.create_default_context(cafile=str(other.cert_path))
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, proc.communicate()[1]
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as raw:
+                    with ctx.wrap_socket(raw, server_hostname="foxden.home.example") as s:
+                        assert s.version()
+                        break
+            except (OSError, ssl.SSLError):
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert not (tmp_path / "data" / "tls" / "server.pem").exists()  # no local CA cert
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    assert "https://foxden.home.example:" in out
