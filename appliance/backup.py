@@ -193,6 +193,29 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def verify_copy(path: Path, key: bytes, expected: dict[str, int], what: str) -> dict[str, int]:
+    """Open a finished copy with a fresh connection: it must open with ``key``, pass the
+    integrity check and hold exactly ``expected`` rows per table; then fsync it.  On any
+    failure the copy is deleted and nothing else has been touched."""
+    try:
+        check = connect(path, key)
+    except WrongKeyError as exc:
+        path.unlink(missing_ok=True)
+        raise BackupError(f"the {what} does not open; nothing was changed") from exc
+    try:
+        got = _counts(check, "main")
+        integrity = check.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        check.close()
+    if got != expected or integrity != "ok":
+        path.unlink(missing_ok=True)
+        raise BackupError(f"the {what} did not verify (counts {got} vs {expected}, "
+                          f"integrity {integrity}); nothing was changed")
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+    return got
+
+
 def restore(paths: Paths, backup_file: Path, passphrase: str,
             progress: Progress | None = None) -> dict[str, int]:
     """Replace the database (and key material) with the backup's; the server must be
@@ -226,27 +249,11 @@ def _restore(paths: Paths, backup_file: Path, passphrase: str,
         tmp.unlink(missing_ok=True)
         raise
     conn.close()
-    # Verify with a fresh connection: the copy opens with our key and every count matches.
-    try:
-        check = connect(tmp, key)
-    except WrongKeyError as exc:
-        tmp.unlink(missing_ok=True)
-        raise BackupError("the restored database does not open; nothing was changed") from exc
-    try:
-        if progress:
-            progress("verifying", 0, 1)
-        got = _counts(check, "main")
-        ok = check.execute("PRAGMA integrity_check").fetchone()[0]
-    finally:
-        check.close()
-    if got != expected or ok != "ok":
-        tmp.unlink(missing_ok=True)
-        raise BackupError(f"verification failed (counts {got} vs {expected}, integrity {ok}); "
-                          "nothing was changed")
+    if progress:
+        progress("verifying", 0, 1)
+    got = verify_copy(tmp, key, expected, "restored database")
     if progress:
         progress("verifying", 1, 1)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
     if paths.database.exists():
         aside = paths.database.with_name(f"foxden.db.before-restore-{int(time.time())}")
         os.replace(paths.database, aside)

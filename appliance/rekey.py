@@ -45,17 +45,7 @@ def rekey(paths: Paths) -> dict[str, int]:
             tmp.unlink(missing_ok=True)
             raise
         conn.close()
-        check = connect(tmp, new)
-        try:
-            got = backup._counts(check, "main")
-            integrity = check.execute("PRAGMA integrity_check").fetchone()[0]
-        finally:
-            check.close()
-        if got != counts or integrity != "ok":
-            tmp.unlink(missing_ok=True)
-            raise backup.BackupError("the re-keyed copy did not verify; nothing was changed")
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        got = backup.verify_copy(tmp, new, counts, "re-keyed copy")
         keys.write_secret_file(_next_key_path(paths), new.hex().encode() + b"\n")
         for suffix in ("-wal", "-shm"):
             paths.database.with_name(paths.database.name + suffix).unlink(missing_ok=True)

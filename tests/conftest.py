@@ -30,6 +30,7 @@ class LiveServer:
     url: str
     runtime: Runtime
     cancel: trio.CancelScope
+    app: Any = None
 
     @property
     def settings(self) -> Settings:
@@ -81,8 +82,11 @@ class HawkAuth(httpx.Auth):
 
 
 async def start_server(
-    tmp_path: Path, nursery: trio.Nursery, **overrides: Any
+    tmp_path: Path, nursery: trio.Nursery, *,
+    prepare: Callable[[Any, Runtime], None] | None = None, **overrides: Any
 ) -> LiveServer:
+    """A real Hypercorn on 127.0.0.1 over a fresh SQLCipher file.  ``prepare(app, runtime)``
+    runs before serving (e.g. to mount the admin API); ``overrides`` replace settings."""
     sock = service.bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
@@ -91,6 +95,8 @@ async def start_server(
     if overrides:
         runtime.settings = replace(runtime.settings, **overrides)
     app = create_app(runtime.settings, runtime.db)
+    if prepare is not None:
+        prepare(app, runtime)
     cancel = trio.CancelScope()
 
     async def run(task_status=trio.TASK_STATUS_IGNORED):  # type: ignore[no-untyped-def]
@@ -101,7 +107,7 @@ async def start_server(
                 runtime.db.close()
 
     await nursery.start(run)
-    return LiveServer(url, runtime, cancel)
+    return LiveServer(url, runtime, cancel, app)
 
 
 @pytest.fixture

@@ -8,43 +8,31 @@ import httpx
 import pytest
 import trio
 
-from appliance import service
 from appliance.admin import api as admin_api
 from appliance.admin import auth as admin_auth
 from appliance.config import Config
 from appliance.paths import Paths
 from appliance.runtime import build
 from server.app import create_app
-from tests.conftest import TEST_MASTER_SECRET
+from tests.conftest import TEST_MASTER_SECRET, start_server
 
 PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
 async def admin(tmp_path: Path, nursery: trio.Nursery):  # type: ignore[no-untyped-def]
-    sock = service.bind("127.0.0.1", 0)
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    paths = Paths.resolve(str(tmp_path / "data"), str(tmp_path / "config"))
-    runtime = build(paths, Config(sync_master_secret=TEST_MASTER_SECRET), url)
-    app = create_app(runtime.settings, runtime.db)
-    token = admin_auth.load_or_create_token(paths.admin_token)
-    admin_api.install(app, admin_api.AdminContext(runtime=runtime, token=token,
-                                                  status={"tls": False}))
-    cancel = trio.CancelScope()
+    token = admin_auth.load_or_create_token(tmp_path / "config" / "admin-token")
 
-    async def run(task_status=trio.TASK_STATUS_IGNORED):  # type: ignore[no-untyped-def]
-        with cancel:
-            try:
-                await service.serve_http(app, [sock], task_status=task_status)
-            finally:
-                runtime.db.close()
+    def mount(app, runtime):  # type: ignore[no-untyped-def]
+        admin_api.install(app, admin_api.AdminContext(runtime=runtime, token=token,
+                                                      status={"tls": False}))
 
-    await nursery.start(run)
+    live = await start_server(tmp_path, nursery, prepare=mount)
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=f"{url}/admin/v1", headers=headers,
+    async with httpx.AsyncClient(base_url=f"{live.url}/admin/v1", headers=headers,
                                  timeout=60) as client:
-        yield client, runtime, url
-    cancel.cancel()
+        yield client, live.runtime, live.url
+    live.cancel.cancel()
 
 
 async def test_token_file_is_private(admin) -> None:  # type: ignore[no-untyped-def]

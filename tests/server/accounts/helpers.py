@@ -7,23 +7,19 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import trio
 
-from appliance import service, users
-from appliance.config import Config
-from appliance.paths import Paths
-from appliance.runtime import build
+from appliance import users
 from server.accounts import store
 from server.accounts.context import KEY, AccountsContext
-from server.app import create_app
 from server.crypto import fxatokens, hawk, onepw
 from server.settings import Settings
-from tests.conftest import TEST_MASTER_SECRET, LiveServer
+from tests.conftest import LiveServer, start_server
 
 
 @dataclass
@@ -56,24 +52,8 @@ class AccountsServer:
 
 
 async def start(tmp_path: Path, nursery: trio.Nursery, **overrides: Any) -> AccountsServer:
-    sock = service.bind("127.0.0.1", 0)
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    paths = Paths.resolve(str(tmp_path / "data"), str(tmp_path / "config"))
-    runtime = build(paths, Config(sync_master_secret=TEST_MASTER_SECRET), url)
-    if overrides:
-        runtime.settings = replace(runtime.settings, **overrides)
-    app = create_app(runtime.settings, runtime.db)
-    cancel = trio.CancelScope()
-
-    async def run(task_status=trio.TASK_STATUS_IGNORED):  # type: ignore[no-untyped-def]
-        with cancel:
-            try:
-                await service.serve_http(app, [sock], task_status=task_status)
-            finally:
-                runtime.db.close()
-
-    await nursery.start(run)
-    return AccountsServer(LiveServer(url, runtime, cancel), app)
+    live = await start_server(tmp_path, nursery, **overrides)
+    return AccountsServer(live, live.app)
 
 
 class FxaHawk(httpx.Auth):
