@@ -20,8 +20,9 @@ from . import mdns, tls
 log = logging.getLogger("foxden.jobs")
 
 PURGE_EVERY = 3600.0
-CERT_CHECK_EVERY = 6 * 3600.0
-MDNS_CHECK_EVERY = 300.0
+# Cheap (reads one file, lists addresses): often enough that a new DHCP lease is covered
+# by the certificate and announced on mDNS within minutes.
+ADDRESS_CHECK_EVERY = 300.0
 
 # Modules of server/ that expose `purge_expired(conn, now_ms, limit) -> int`.
 PURGERS = ("server.storage.store", "server.accounts.tokens", "server.accounts.commands",
@@ -102,7 +103,7 @@ async def _every(period: float, fn: Callable[[JobContext], Awaitable[object]],
 async def run_all(ctx: JobContext, stop: trio.Event) -> None:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_every, PURGE_EVERY, purge, ctx, 60.0)
-        nursery.start_soon(_every, CERT_CHECK_EVERY, renew_certificate, ctx, CERT_CHECK_EVERY)
-        nursery.start_soon(_every, MDNS_CHECK_EVERY, renew_certificate, ctx, MDNS_CHECK_EVERY)
+        nursery.start_soon(_every, ADDRESS_CHECK_EVERY, renew_certificate, ctx,
+                           ADDRESS_CHECK_EVERY)
         await stop.wait()
         nursery.cancel_scope.cancel()
