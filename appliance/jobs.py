@@ -24,9 +24,10 @@ PURGE_EVERY = 3600.0
 # by the certificate and announced on mDNS within minutes.
 ADDRESS_CHECK_EVERY = 300.0
 
-# Modules of server/ that expose `purge_expired(conn, now_ms, limit) -> int`.
-PURGERS = ("server.storage.store", "server.accounts.tokens", "server.accounts.commands",
-           "server.oauth.store")
+# Modules of server/ that expose `purge_expired(conn, now_ms, limit) -> int`.  Expired
+# BSOs and stale batches are purged by the storage blueprint's own loop (it runs in this
+# same Trio nursery, under Hypercorn), so they are not repeated here.
+PURGERS = ("server.accounts.tokens", "server.accounts.commands", "server.oauth.store")
 
 
 @dataclass

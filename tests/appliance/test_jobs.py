@@ -39,19 +39,24 @@ async def test_purge_round_is_bounded_and_counts(tmp_path: Path) -> None:
     runtime = build(paths, Config(), "http://127.0.0.1:1")
     try:
         def expired(c):  # type: ignore[no-untyped-def]
-            c.execute("INSERT INTO storage_collections (id, name) VALUES (99, 'history')")
+            c.execute("INSERT INTO accounts (uid, email, normalized_email, auth_salt, "
+                      "verify_hash, wrap_wrap_kb, ka, verifier_set_at, keys_changed_at, "
+                      "created_at) VALUES ('ab', 'a@b.c', 'a@b.c', x'00', x'00', x'00', "
+                      "x'00', 1, 1, 1)")
             c.executemany(
-                "INSERT INTO storage_bso (uid, collection_id, id, modified, expiry, "
-                "payload_size, payload) VALUES (5, 99, ?, 10, 20, 1, 'x')",
-                [(f"b{i}",) for i in range(12_000)])
+                "INSERT INTO fxa_tokens (id, kind, uid, hawk_key, created_at, last_access, "
+                "expires_at) VALUES (?, 'keyFetchToken', 'ab', x'00', 1, 1, 2)",
+                [(f"t{i}",) for i in range(12_000)])
+            c.execute("INSERT INTO fxa_tokens (id, kind, uid, hawk_key, created_at, "
+                      "last_access) VALUES ('live', 'sessionToken', 'ab', x'00', 1, 1)")
 
         await runtime.db.write(expired)
         counts = await jobs.purge(jobs.JobContext(runtime=runtime, plan=None, hyper=None,
                                                   ca=None, advertiser=None,
                                                   announcement=None))
-        assert counts["server.storage.store"] == 12_000
+        assert counts["server.accounts.tokens"] == 12_000  # in chunks of 5,000
         left = await runtime.db.read(lambda c: c.execute(
-            "SELECT count(*) FROM storage_bso").fetchone()[0])
-        assert left == 0
+            "SELECT id FROM fxa_tokens").fetchall())
+        assert left == [("live",)]
     finally:
         runtime.db.close()
