@@ -19,6 +19,7 @@ from pathlib import Path
 
 from quart import Blueprint, Response, request
 
+from ..discovery.routes import client_configuration
 from ..settings import Settings
 
 HERE = Path(__file__).resolve().parent
@@ -101,7 +102,8 @@ def _info_pages() -> dict[str, str]:
             "    <li>Click <strong>Sign in</strong> in Firefox's menu and sign in with the same "
             "email and password.</li>\n"
             "  </ol>\n"
-            "  <p>Phones are not supported by Foxden yet.</p>\n"
+            '  <p>To connect a phone, <a id="pair-link" href="/pair">pair it with this '
+            "computer</a>.</p>\n"
             f"  {sync_button}\n{account_link}\n",
         ),
         "avatar": _info_page(
@@ -131,10 +133,23 @@ def _secure(resp: Response) -> Response:
     return resp
 
 
-def _html(body: str, status: int = 200) -> Response:
+def _html(body: str, status: int = 200, *, csp: str = CSP) -> Response:
     resp = Response(body, status=status, content_type=HTML_TYPE)
     resp.headers["Cache-Control"] = "no-store"
-    return _secure(resp)
+    _secure(resp)
+    resp.headers["Content-Security-Policy"] = csp
+    return resp
+
+
+def relay_origin(settings: Settings) -> str:
+    """The pairing relay's websocket origin, as discovery advertises it (pairing.md §2.8)."""
+    return client_configuration(settings)["pairing_server_base_uri"]
+
+
+def supplicant_csp(settings: Settings) -> str:
+    # Only /pair/supp opens the relay's websocket; 'self' alone does not reliably cover
+    # ws(s): in every browser, so the one same-origin relay is named explicitly.
+    return CSP.replace("connect-src 'self';", f"connect-src 'self' {relay_origin(settings)};")
 
 
 def _not_found() -> Response:
@@ -150,6 +165,14 @@ def make_blueprint(settings: Settings) -> Blueprint:
     signup = render("signup.html")
     account = render("settings.html")
     info = _info_pages()
+    # Pairing (pairing.md §6, §7): the QR landing page, the phone's supplicant page, and the
+    # authority page Firefox loads into its pairing dialog.  The channel id and key live in
+    # the URL fragment, which never reaches the server.
+    pair_landing = render("pair.html", origin=settings.origin,
+                          secure="yes" if settings.public_scheme == "https" else "no")
+    pair_supp = render("pair_supp.html")
+    pair_authority = render("pair_authority.html")
+    supp_csp = supplicant_csp(settings)
 
     @bp.get("/")
     @bp.get("/signin")
@@ -173,6 +196,21 @@ def make_blueprint(settings: Settings) -> Blueprint:
     @bp.get("/connect_another_device")
     async def connect_another_device_page() -> Response:
         return _html(info["connect_another_device"])
+
+    @bp.get("/pair")
+    @bp.get("/pair/")
+    async def pair_page() -> Response:
+        return _html(pair_landing)
+
+    @bp.get("/pair/supp")
+    async def pair_supplicant_page() -> Response:
+        return _html(pair_supp, csp=supp_csp)
+
+    @bp.get("/oauth")
+    async def pair_authority_page() -> Response:
+        # Firefox opens /oauth?…&channel_id=…&redirect_uri=…pair-auth-webchannel (§6.1);
+        # the page itself tells that URL from any other and explains.
+        return _html(pair_authority)
 
     @bp.get("/post_verify/third_party_auth/set_password")
     async def set_password_page() -> Response:
