@@ -9,6 +9,11 @@ Run by hand (never in CI):  .venv/bin/python benchmarks/storage.py [--records 10
    same schema and pragmas (WAL, synchronous=FULL): the bound.  Prints the ratio.
 4. Times `newer=` reads (full=1) on that collection through the server and the equivalent
    SQL on the raw file, and reports the server's RSS.
+5. (--users N, default 4) N other users POST concurrently, one client process each, into
+   their own collections: the server's write throughput when one user's 10 ms clock is
+   not the limit. Step 2 is bounded by it: each write of a user needs its own 10 ms
+   timestamp (it must be later than the last), so one user can make at most 100 writes/s,
+   i.e. 10,000 records/s in 100-record POSTs, however fast the server is.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import multiprocessing
 import os
 import secrets
 import signal
@@ -26,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -74,6 +81,54 @@ class Signer(httpx.Auth):
         yield request
 
 
+def cpu_s(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _user_client(url: str, uid: int, bodies: list[str], go: Any, out: Any) -> None:
+    """One concurrent user (a forked process): POST every body, report start/end times."""
+    client = httpx.Client(base_url=f"{url}/1.5/{uid}", auth=Signer(url, uid), timeout=60)
+    client.get("/info/collections")  # connect before the clock starts
+    go.wait()
+    t0 = time.perf_counter()
+    for body in bodies:
+        r = client.post("/storage/bookmarks", content=body,
+                        headers={"Content-Type": "application/json"})
+        if r.status_code != 200 or r.json()["failed"]:
+            out.put(("error", f"{r.status_code} {r.text[:200]}"))
+            return
+    out.put((t0, time.perf_counter()))
+
+
+def concurrent_users(url: str, pid: int, users: int, per_user: int) -> tuple[float, float]:
+    """records/s of ``users`` clients POSTing at once, and server CPU ms per POST."""
+    ctx = multiprocessing.get_context("fork")
+    go, out = ctx.Event(), ctx.Queue()
+    procs = []
+    for u in range(users):
+        uid = 1000 + u
+        bodies = [json.dumps([{"id": f"u{uid}-{b:05d}-{i:03d}", "payload": payload(i)}
+                              for i in range(BATCH)]) for b in range(per_user // BATCH)]
+        procs.append(ctx.Process(target=_user_client, args=(url, uid, bodies, go, out)))
+    for p in procs:
+        p.start()
+    time.sleep(1.0)  # every client connected and waiting
+    cpu0 = cpu_s(pid)
+    go.set()
+    results = [out.get(timeout=600) for _ in procs]
+    cpu = cpu_s(pid) - cpu0
+    for p in procs:
+        p.join()
+    errors = [r[1] for r in results if r[0] == "error"]
+    if errors:
+        raise SystemExit(f"concurrent POST failed: {errors[0]}")
+    start, end = min(r[0] for r in results), max(r[1] for r in results)
+    posts = users * (per_user // BATCH)
+    return posts * BATCH / (end - start), cpu / posts * 1000
+
+
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
@@ -83,6 +138,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--reads", type=int, default=50)
+    ap.add_argument("--users", type=int, default=4,
+                    help="concurrent users for step 5 (0: skip)")
+    ap.add_argument("--user-records", type=int, default=10_000,
+                    help="records each concurrent user POSTs in step 5")
     args = ap.parse_args()
     n_batches = args.records // BATCH
     rows = [(f"bso{i:08d}", payload(i)) for i in range(n_batches * BATCH)]
@@ -108,6 +167,7 @@ def main() -> None:
         rss_start = rss_kb(proc.pid)
 
         # --- HTTP inserts
+        cpu0 = cpu_s(proc.pid)
         t0 = time.perf_counter()
         marks: list[float] = []
         for b in range(n_batches):
@@ -119,6 +179,7 @@ def main() -> None:
                 raise SystemExit(f"POST failed: {r.status_code} {r.text[:200]}")
             marks.append(float(r.json()["modified"]))
         http_s = time.perf_counter() - t0
+        http_cpu_ms = (cpu_s(proc.pid) - cpu0) / n_batches * 1000
         rss_after_write = rss_kb(proc.pid)
 
         # --- raw SQLCipher inserts, same schema and pragmas, same rows
@@ -142,6 +203,11 @@ def main() -> None:
         print(f"{'HTTP (HAWK, JSON, server)':<28}{http_rate:>12.0f}")
         print(f"{'raw SQLCipher executemany':<28}{raw_rate:>12.0f}")
         print(f"ratio HTTP/raw: {http_rate / raw_rate:.2f}  (aim >= 0.50)")
+        print(f"one user's ceiling: 100 writes/s x {BATCH} = {100 * BATCH} records/s (each "
+              f"write needs its own 10 ms timestamp); HTTP at "
+              f"{http_rate / (100 * BATCH):.0%} of it")
+        print(f"per POST: {http_s / n_batches * 1000:.2f} ms wall, server CPU "
+              f"{http_cpu_ms:.2f} ms (all threads)")
 
         # --- newer= reads on the full collection
         print(f"\nnewer= reads on a {total}-record collection (full=1), {args.reads} each")
@@ -179,6 +245,13 @@ def main() -> None:
               f"peak {rss_end[1] / 1024:.0f} MiB")
         db_mb = sum(f.stat().st_size for f in (tmp / "data").glob("foxden.db*")) / 2**20
         print(f"database on disk: {db_mb:.0f} MiB")
+
+        # --- concurrent users (after the measurements above, so they are unaffected)
+        if args.users > 0:
+            rate, cpu_ms = concurrent_users(url, proc.pid, args.users, args.user_records)
+            print(f"\n{args.users} users POSTing at once ({args.user_records} records each): "
+                  f"{rate:.0f} records/s, ratio to raw {rate / raw_rate:.2f}, "
+                  f"server CPU {cpu_ms:.2f} ms per POST")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

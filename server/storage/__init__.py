@@ -84,6 +84,8 @@ async def _drain_body(resp: Response) -> None:
     next request would hang. Small bodies are drained; one we will not accept at all
     (over MAX_CONTENT_LENGTH, or too slow) closes the connection instead.
     """
+    if g.get("body_read"):
+        return  # Storage._body already received all of it
     if request.content_length == 0 or (request.content_length is None and
                                        "chunked" not in request.headers.get(
                                            "Transfer-Encoding", "").lower()):

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Iterable
 
 from .query import BsoIn
-from .store import Connection, upsert
+from .store import LOOKUP_CHUNK, Connection, upsert_many
 
 LIFETIME_MS = 2 * 3600 * 1000
 PURGE_CHUNK = 5000
@@ -52,23 +52,37 @@ def append(conn: Connection, uid: int, bid: int, items: Iterable[BsoIn]) -> None
     The merge is keyed on (uid, batch, id): re-sending one record must not touch the
     others (a reference fault — RS/MySQL's merge forgot the id filter).
     """
+    items = list(items)
+    ids = [bso.id for bso in items]
+    if len(set(ids)) != len(ids):
+        # Repeated ids (no route sends them) merge in order: stage one at a time.
+        for bso in items:
+            append(conn, uid, bid, [bso])
+        return
+    # One lookup and one executemany instead of two statements per item (ids are
+    # distinct, so the sizes read up front are the ones a per-item loop would see).
+    old: dict[str, int] = {}
+    for i in range(0, len(ids), LOOKUP_CHUNK):
+        part = ids[i:i + LOOKUP_CHUNK]
+        marks = ",".join("?" * len(part))
+        old.update((bso_id, int(size or 0)) for bso_id, size in conn.execute(
+            "SELECT id, payload_size FROM storage_batch_items "  # noqa: S608 - only "?"s
+            f"WHERE uid = ? AND batch_id = ? AND id IN ({marks})", (uid, bid, *part)))
     delta = 0
+    rows = []
     for bso in items:
         size = bso.payload_size
-        old = conn.execute("SELECT payload_size FROM storage_batch_items "
-                           "WHERE uid = ? AND batch_id = ? AND id = ?",
-                           (uid, bid, bso.id)).fetchone()
-        conn.execute(
-            "INSERT INTO storage_batch_items (uid, batch_id, id, sortindex, ttl, "
-            "payload_size, payload) VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (uid, batch_id, id) DO UPDATE SET "
-            "sortindex = coalesce(excluded.sortindex, sortindex), "
-            "ttl = coalesce(excluded.ttl, ttl), "
-            "payload_size = coalesce(excluded.payload_size, payload_size), "
-            "payload = coalesce(excluded.payload, payload)",
-            (uid, bid, bso.id, bso.sortindex, bso.ttl, size, bso.payload))
+        rows.append((uid, bid, bso.id, bso.sortindex, bso.ttl, size, bso.payload))
         if size is not None:
-            delta += size - (int(old[0] or 0) if old is not None else 0)
+            delta += size - old.get(bso.id, 0)
+    conn.executemany(
+        "INSERT INTO storage_batch_items (uid, batch_id, id, sortindex, ttl, "
+        "payload_size, payload) VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (uid, batch_id, id) DO UPDATE SET "
+        "sortindex = coalesce(excluded.sortindex, sortindex), "
+        "ttl = coalesce(excluded.ttl, ttl), "
+        "payload_size = coalesce(excluded.payload_size, payload_size), "
+        "payload = coalesce(excluded.payload, payload)", rows)
     if delta:
         conn.execute("UPDATE storage_batches SET bytes = bytes + ? WHERE uid = ? AND id = ?",
                      (delta, uid, bid))
@@ -84,9 +98,8 @@ def commit(conn: Connection, uid: int, cid: int, bid: int, ts: int) -> None:
     rows = conn.execute("SELECT id, sortindex, ttl, payload_size, payload "
                         "FROM storage_batch_items WHERE uid = ? AND batch_id = ?",
                         (uid, bid)).fetchall()
-    for bso_id, sortindex, ttl, size, payload in rows:
-        upsert(conn, uid, cid, BsoIn(bso_id, payload, sortindex, ttl), ts,
-               bump_modified=True, payload_size=size)
+    upsert_many(conn, uid, cid, [BsoIn(i, p, s, t) for i, s, t, _, p in rows], ts,
+                bump_modified=True, sizes=[size for _, _, _, size, _ in rows])
     conn.execute("DELETE FROM storage_batches WHERE uid = ? AND id = ?", (uid, bid))
 
 
