@@ -45,7 +45,7 @@ from server.crypto import onepw
 from tests.conftest import HawkAuth
 
 from . import sync_helpers as sh
-from .firefox import FirefoxInstance
+from .firefox import FirefoxInstance, async_script
 from .test_two_devices import Steps, create_account, sign_in_from_ui
 
 pytestmark = pytest.mark.firefox
@@ -123,10 +123,23 @@ SUPP_ERRORS = ["failed-title", "failed-message", "loading-step"]
 AUTH_ERRORS = ["failed-message"]
 
 
+async def install_capture(ff: FirefoxInstance) -> None:
+    # A named, kept sandbox: Marionette's default throw-away sandbox can be collected with
+    # the listener in it (seen: the page sent oauth_login and the listener was gone).
+    script = async_script(CAPTURE)
+
+    def run(m: Any) -> Any:
+        with m.using_context("content"):
+            return m.execute_script(script, sandbox="e2e-webchannel-capture",
+                                    new_sandbox=False)
+
+    assert await ff.call(run) is True
+
+
 async def phone_opens(ff: FirefoxInstance, url: str) -> dict[str, Any]:
     """The phone's web view loads /pair/supp; returns its confirm screen."""
     await ff.navigate(url)
-    await ff.content(CAPTURE)
+    await install_capture(ff)
     state = await sh.wait_page(ff, {"confirm", "failed"}, timeout=30, error_ids=SUPP_ERRORS)
     assert state["state"] == "confirm", state
     return state
